@@ -1,19 +1,23 @@
 """The TOML config file: frozen pydantic models, defaults, durations, secret references.
 
 `load(text, base_dir=...)` is the core; `load_path(path)` reads the file. Either raises
-`ConfigError` with one line per problem, each naming the field path
-(`channels[1].quotas.order_items.burst: must be >= 1`).
+`ConfigError` with one line per problem, each naming the file and the field path
+(`config.toml: channels[1].quotas.order_items.burst: must be >= 1`). Values are
+checked strictly (a TOML string is not silently taken as a number or a boolean),
+and no error line shows a secret's value: it names the variable or file instead.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,20 +28,24 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from kccsync.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/kccsync/config.toml")
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_DURATION = re.compile(r"\s*([0-9]+)\s*([smhd])\s*")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(value: object) -> float:
-    """`"90s"`, `"2m"`, `"3h"`, `"7d"` → seconds (whole number and unit, at least 1 s)."""
+    """`"90s"`, `"2m"`, `"3h"`, `"7d"` → seconds (a whole number and unit, >= 1 s)."""
     if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError("expected a duration string such as '90s', '2m', '3h' or '7d'")
-    match = _DURATION.match(value)
+        raise ValueError(
+            "expected a duration string such as '90s', '2m', '3h' or '7d', "
+            f"got {_toml_type(value)}"
+        )
+    match = _DURATION.fullmatch(value)
     if match is None:
         raise ValueError(
             f"bad duration {value!r}: use a whole number and s, m, h or d ('90s', '7d')"
@@ -54,7 +62,10 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 def resolve_secret(value: object, *, base_dir: Path | None = None) -> str:
     """Resolve `env:NAME`, `file:/path` and `credential:NAME`; other text is literal."""
     if not isinstance(value, str):
-        raise ValueError("expected a string: 'env:NAME', 'file:/path' or 'credential:NAME'")
+        raise ValueError(
+            "expected a string ('env:NAME', 'file:/path' or 'credential:NAME'), "
+            f"got {_toml_type(value)}"
+        )
     kind, sep, ref = value.partition(":")
     if not sep or kind not in {"env", "file", "credential"}:
         return value
@@ -64,8 +75,12 @@ def resolve_secret(value: object, *, base_dir: Path | None = None) -> str:
         found = os.environ.get(ref)
         if found is None:
             raise ValueError(f"environment variable {ref} is not set")
+        if not found.strip():
+            raise ValueError(f"environment variable {ref} is empty")
         return found
     if kind == "credential":
+        if "/" in ref or ref in {".", ".."}:
+            raise ValueError(f"bad credential name {ref!r}: a name, not a path")
         cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
         if not cred_dir:
             raise ValueError(
@@ -74,13 +89,30 @@ def resolve_secret(value: object, *, base_dir: Path | None = None) -> str:
             )
         path = Path(cred_dir) / ref
     else:
-        path = Path(ref)
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
+        path = _relative_to(Path(ref), base_dir)
+    return _read_secret_file(path)
+
+
+def _read_secret_file(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8").strip()
+        secret = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+        raise ValueError(
+            f"cannot read secret file {path}: {exc.strerror or exc}"
+        ) from None
+    except UnicodeDecodeError:
+        raise ValueError(f"secret file {path} is not UTF-8 text") from None
+    if not secret:
+        raise ValueError(f"secret file {path} is empty")
+    return secret
+
+
+def _relative_to(path: Path, base_dir: Path | None) -> Path:
+    """`~` expanded; a relative path taken from `base_dir` (the config's folder)."""
+    path = path.expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    return path
 
 
 def _secret(value: object, info: ValidationInfo) -> object:
@@ -94,18 +126,28 @@ Secret = Annotated[SecretStr, BeforeValidator(_secret)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+_HttpUrl = Annotated[str, AfterValidator(_http_url)]
+_NonEmptyStr = Annotated[str, Field(min_length=1)]
 
 
 class Quota(_Model):
-    """One operation's token bucket: `burst` requests, one more every `restore_seconds`."""
+    """A token bucket: `burst` requests, then one more per `restore_seconds`."""
 
     burst: int = Field(ge=1)
     restore_seconds: float = Field(gt=0)
 
 
 class Quotas(_Model):
-    """Per-operation quotas. Defaults: the seed's for order pages, Amazon's elsewhere."""
+    """Per-operation quotas. Defaults: the seed's for order pages, else Amazon's."""
 
     orders: Quota = Quota(burst=6, restore_seconds=60)
     order_items: Quota = Quota(burst=30, restore_seconds=2)
@@ -116,7 +158,7 @@ class Quotas(_Model):
 
 
 class SimulatorSettings(_Model):
-    """A channel served by the built-in marketplace in this process (no account needed)."""
+    """A channel served by the built-in marketplace in this process (no account)."""
 
     seed: int = 1
     backlog_orders: int = Field(default=300, ge=0)
@@ -137,11 +179,11 @@ class Channel(_Model):
     type: Literal["amazon"] = "amazon"
     enabled: bool = True
     api: Literal["orders-v0", "orders-2026-01-01"] = "orders-v0"
-    marketplace_ids: list[str] = Field(min_length=1, max_length=50)
+    marketplace_ids: list[_NonEmptyStr] = Field(min_length=1, max_length=50)
     restricted_data: bool = False
     region: Literal["na", "eu", "fe"] = "eu"
-    endpoint: str | None = None
-    token_url: str | None = None
+    endpoint: _HttpUrl | None = None
+    token_url: _HttpUrl | None = None
     client_id: Secret | None = None
     client_secret: Secret | None = None
     refresh_token: Secret | None = None
@@ -162,8 +204,8 @@ class Channel(_Model):
             ]
             if missing:
                 raise ValueError(
-                    f"missing {', '.join(missing)} (or add a [channels.simulator] table "
-                    "to use the built-in marketplace)"
+                    f"missing {', '.join(missing)} (or add a [channels.simulator] "
+                    "table to use the built-in marketplace)"
                 )
         return self
 
@@ -179,7 +221,8 @@ class Channel(_Model):
 class System(_Model):
     """The `[system]` table."""
 
-    database: Path = Path("kccsync.db")
+    # Strict mode would demand a Path object; TOML gives a string.
+    database: Annotated[Path, Field(strict=False)] = Path("kccsync.db")
     so_prefix: str = Field(default="SO", pattern=r"^[A-Za-z0-9-]{0,10}$")
     so_digits: int = Field(default=6, ge=3, le=12)
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -195,11 +238,14 @@ class Config(_Model):
     @field_validator("channels")
     @classmethod
     def _unique_names(cls, channels: list[Channel]) -> list[Channel]:
-        seen: set[str] = set()
-        for ch in channels:
+        seen: dict[str, int] = {}
+        for i, ch in enumerate(channels):
             if ch.name in seen:
-                raise ValueError(f"duplicate channel name {ch.name!r}")
-            seen.add(ch.name)
+                raise ValueError(
+                    f"duplicate channel name {ch.name!r} "
+                    f"(channels[{seen[ch.name]}] and channels[{i}])"
+                )
+            seen[ch.name] = i
         return channels
 
     def channel(self, name: str) -> Channel:
@@ -210,35 +256,83 @@ class Config(_Model):
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
+    """`('channels', 1, 'quotas', 'orders')` → `channels[1].quotas.orders`."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in {"function-after[_credentials()]"} or part.startswith(
-            ("function-", "constrained-")
-        ):
-            continue
+        elif part.startswith(("function-", "constrained-")):
+            continue  # validator wrappers, not keys (pydantic adds them for unions)
         else:
             out += f".{part}" if out else part
     return out or "(top level)"
 
 
-def _format_error(err: Any) -> str:
+def _toml_type(value: object) -> str:
+    """The TOML name of a parsed value's type, for 'expected X, got Y'."""
+    names: list[tuple[type | tuple[type, ...], str]] = [
+        (bool, "a boolean"),
+        (int, "an integer"),
+        (float, "a float"),
+        (str, "a string"),
+        (list, "an array"),
+        (dict, "a table"),
+        ((dt.datetime, dt.date, dt.time), "a date/time"),
+    ]
+    for kind, name in names:
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "an array",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "path_type": "a path string",
+}
+
+_PATTERN_HINTS = {
+    "name": "use letters, digits, '_', '.' and '-', starting with a letter or digit",
+    "so_prefix": "use up to 10 letters, digits or '-'",
+}
+
+
+def _num(bound: object) -> object:
+    """`1.0` → `1`: bounds read as they were written in the model."""
+    return int(bound) if isinstance(bound, float) and bound.is_integer() else bound
+
+
+def _format_error(err: ErrorDetails) -> str:
     kind = err["type"]
     ctx = err.get("ctx") or {}
+    loc = err["loc"]
+    if kind in _EXPECTED:
+        expected = _EXPECTED[kind]
+        if loc == ("channels",) and kind == "list_type":
+            expected = "[[channels]] tables (an array of tables)"
+        return f"expected {expected}, got {_toml_type(err['input'])}"
+    if kind == "string_pattern_mismatch" and loc and loc[-1] in _PATTERN_HINTS:
+        return f"invalid value: {_PATTERN_HINTS[str(loc[-1])]}"
     messages = {
         "extra_forbidden": "unknown key",
         "missing": "required key is missing",
-        "greater_than_equal": f"must be >= {ctx.get('ge')}",
-        "greater_than": f"must be > {ctx.get('gt')}",
-        "less_than_equal": f"must be <= {ctx.get('le')}",
-        "less_than": f"must be < {ctx.get('lt')}",
+        "greater_than_equal": f"must be >= {_num(ctx.get('ge'))}",
+        "greater_than": f"must be > {_num(ctx.get('gt'))}",
+        "less_than_equal": f"must be <= {_num(ctx.get('le'))}",
+        "less_than": f"must be < {_num(ctx.get('lt'))}",
         "too_short": "must not be empty",
+        "too_long": f"must have at most {ctx.get('max_length')} entries",
+        "string_too_short": "must not be empty",
     }
     if kind in messages:
         return messages[kind]
-    msg = str(err["msg"])
-    return msg.removeprefix("Value error, ")
+    return str(err["msg"]).removeprefix("Value error, ")
 
 
 def _problems(exc: ValidationError) -> list[str]:
@@ -255,9 +349,7 @@ def load(text: str, *, base_dir: Path, source: str = "config") -> Config:
         config = Config.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError([f"{source}: {p}" for p in _problems(exc)]) from None
-    database = config.system.database
-    if not database.is_absolute():
-        database = base_dir / database
+    database = _relative_to(config.system.database, base_dir)
     system = config.system.model_copy(update={"database": database})
     return config.model_copy(update={"system": system})
 
@@ -265,11 +357,12 @@ def load(text: str, *, base_dir: Path, source: str = "config") -> Config:
 def load_path(path: Path) -> Config:
     """Read and validate the config file at `path`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # tolerate a BOM (Notepad)
     except FileNotFoundError:
         raise ConfigError([f"{path}: config file not found"]) from None
     except OSError as exc:
-        raise ConfigError([f"{path}: cannot read config file: {exc.strerror}"]) from None
+        reason = exc.strerror or exc
+        raise ConfigError([f"{path}: cannot read config file: {reason}"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: config file is not UTF-8 text"]) from None
     return load(text, base_dir=path.resolve().parent, source=str(path))

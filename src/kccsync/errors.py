@@ -1,4 +1,4 @@
-"""The error types kccsync raises; each says what went wrong in words an operator reads."""
+"""The errors kccsync raises; each says what went wrong in an operator's words."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class AuthError(ChannelError):
 
 
 class InvalidRequestError(ChannelError):
-    """The channel refused the request as invalid (400): retrying unchanged will not help."""
+    """The channel refused the request as invalid (400): retrying unchanged fails."""
 
 
 class NotFoundError(ChannelError):
