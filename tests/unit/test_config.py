@@ -71,12 +71,13 @@ class TestExampleFile:
         assert config.system.database == EXAMPLE.parent / "kccsync.db"
 
     def test_example_config_shows_the_defaults(self) -> None:
-        """The example claims to show every key with its default: keep it true."""
+        """The example shows every key with its default, except where it says not."""
         config = load_path(EXAMPLE)
         demo = config.channels[0]
         defaults = Channel(
             name=demo.name,
             marketplace_ids=demo.marketplace_ids,
+            restricted_data=True,  # the demo turns it on; the comment says so
             simulator=SimulatorSettings(),
         )
 

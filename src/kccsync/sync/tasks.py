@@ -131,7 +131,7 @@ class ChannelSync:
                 )
 
     async def run_once(self) -> None:
-        """One full pass: actions, orders, every item, import, shipping notifications."""
+        """One pass: actions, orders, every item, import, shipping notifications."""
         await self.apply_actions()
         await self.sync_orders()
         while await self.fetch_items():
@@ -144,7 +144,12 @@ class ChannelSync:
         self, interval: float, job: Callable[[], Awaitable[object]]
     ) -> None:
         while True:
-            await job()
+            try:
+                await job()
+            except Exception:
+                # Channel faults are handled inside each job; this is the last line
+                # of defence (e.g. the database locked for too long): log, go on.
+                self.log.exception("task_pass_crashed", job=job.__name__)
             await self.clock.sleep(interval)
 
     # -- feedback --------------------------------------------------------------------
@@ -260,6 +265,10 @@ class ChannelSync:
                 await self.clock.sleep(
                     plan.retry_delay(exc, self.settings.orders_interval)
                 )
+                continue
+            except Exception:
+                self.log.exception("task_pass_crashed", job="items")
+                await self.clock.sleep(self.settings.orders_interval)
                 continue
             await self.import_ready()
             if not did:

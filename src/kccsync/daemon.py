@@ -1,0 +1,258 @@
+"""The daemon: builds every channel's object graph from the config and runs it.
+
+The only module that creates real resources (clock, HTTP clients, the database,
+signal handlers). Shutdown order: stop new work, let in-flight transactions
+finish, save bucket levels, close HTTP clients, close the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import httpx
+import structlog
+
+from kccsync import __version__
+from kccsync import simulator as sim
+from kccsync.channels.amazon.auth import LwaAuth
+from kccsync.channels.amazon.client import AmazonChannel
+from kccsync.clock import Clock, default_rng
+from kccsync.config import Channel as ChannelConfig
+from kccsync.config import Config
+from kccsync.errors import ConfigError
+from kccsync.limiter import QuotaSet
+from kccsync.notify import notify, watchdog_interval
+from kccsync.simulator.auth import TOKEN_PATH
+from kccsync.store import Store, admin
+from kccsync.sync.tasks import ChannelSettings, ChannelSync
+from kccsync.timeutil import iso
+
+log = structlog.get_logger(__name__)
+
+#: How long shutdown waits for in-flight work before it cancels it.
+DRAIN_SECONDS = 10.0
+SIMULATOR_BASE_URL = "https://simulator.kccsync.invalid"
+
+
+@dataclass
+class Runtime:
+    """Everything one daemon run owns, closed in reverse order."""
+
+    store: Store
+    syncs: list[ChannelSync] = field(default_factory=list)
+    clients: list[httpx.AsyncClient] = field(default_factory=list)
+    marketplaces: dict[str, sim.Marketplace] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        for sync in self.syncs:
+            with contextlib.suppress(Exception):
+                await sync.save_buckets()
+        for client in self.clients:
+            await client.aclose()
+        await self.store.close()
+
+
+#: Config quota names → the simulator's operation names.
+_SIM_OPERATIONS = {
+    "orders": "getOrders",
+    "order_items": "getOrderItems",
+    "order": "getOrder",
+    "shipments": "confirmShipment",
+    "search_orders": "searchOrders",
+    "restricted_data_token": "createRestrictedDataToken",
+}
+
+
+def simulator_quotas(cfg: ChannelConfig) -> dict[str, tuple[float, float]]:
+    """The simulated server enforces the channel's configured quotas exactly.
+
+    A client at exactly the server's quota must see no 429 when alone: that is the
+    product's promise, and the benchmark measures it on this setting.
+    """
+    return {
+        _SIM_OPERATIONS[name]: (float(q.burst), q.restore_seconds)
+        for name, q in cfg.quotas
+    }
+
+
+def _http_for(
+    cfg: ChannelConfig, clock: Clock, rt: Runtime
+) -> tuple[httpx.AsyncClient, str, tuple[str, str, str]]:
+    """The HTTP client, LWA token URL and credentials of one channel."""
+    timeout = httpx.Timeout(30.0, connect=10.0)
+    headers = {"User-Agent": f"kccsync/{__version__} (Language=Python)"}
+    if cfg.simulator is not None:
+        market = sim.Marketplace(
+            clock=clock,
+            seed=cfg.simulator.seed,
+            settings=cfg.simulator,
+            marketplace_ids=tuple(cfg.marketplace_ids),
+            quotas=simulator_quotas(cfg),
+        )
+        rt.marketplaces[cfg.name] = market
+        client = httpx.AsyncClient(
+            transport=market.transport(),
+            base_url=SIMULATOR_BASE_URL,
+            timeout=timeout,
+            headers=headers,
+        )
+        creds = (
+            sim.DEFAULT_CLIENT_ID,
+            sim.DEFAULT_CLIENT_SECRET,
+            sim.DEFAULT_REFRESH_TOKEN,
+        )
+        return client, f"{SIMULATOR_BASE_URL}{TOKEN_PATH}", creds
+    if cfg.client_id is None or cfg.client_secret is None or cfg.refresh_token is None:
+        raise ConfigError([f"channel {cfg.name}: credentials missing"])  # validated
+    client = httpx.AsyncClient(
+        base_url=cfg.sp_api_endpoint,
+        timeout=timeout,
+        headers=headers,
+        limits=httpx.Limits(max_connections=10, max_keepalive_connections=5),
+    )
+    creds = (
+        cfg.client_id.get_secret_value(),
+        cfg.client_secret.get_secret_value(),
+        cfg.refresh_token.get_secret_value(),
+    )
+    return client, cfg.lwa_token_url, creds
+
+
+async def build(
+    config: Config, *, clock: Clock, rng: random.Random, store: Store | None = None
+) -> Runtime:
+    """Open the store and build one ChannelSync per enabled channel."""
+    rt = Runtime(store=store or await Store.open(config.system.database))
+    try:
+        for cfg in config.channels:
+            if not cfg.enabled:
+                continue
+            http, token_url, (cid, secret, refresh) = _http_for(cfg, clock, rt)
+            rt.clients.append(http)
+            auth = LwaAuth(
+                http=http,
+                token_url=token_url,
+                client_id=cid,
+                client_secret=secret,
+                refresh_token=refresh,
+                clock=clock,
+            )
+            quotas = QuotaSet.from_config(cfg.quotas, clock=clock)
+            channel = AmazonChannel(
+                name=cfg.name,
+                http=http,
+                auth=auth,
+                quotas=quotas,
+                clock=clock,
+                rng=random.Random(rng.getrandbits(64)),  # noqa: S311 - jitter
+                marketplace_ids=list(cfg.marketplace_ids),
+                restricted_data=cfg.restricted_data,
+            )
+            sync = ChannelSync(
+                settings=ChannelSettings(
+                    name=cfg.name,
+                    orders_interval=cfg.orders_interval,
+                    status_upload_interval=cfg.status_upload_interval,
+                    upload_order_status=cfg.upload_order_status,
+                    initial_lookback=cfg.initial_lookback,
+                    so_prefix=config.system.so_prefix,
+                    so_digits=config.system.so_digits,
+                ),
+                store=rt.store,
+                channel=channel,
+                quotas=quotas,
+                clock=clock,
+            )
+            await sync.start()
+            market = rt.marketplaces.get(cfg.name)
+            if market is not None and cfg.simulator and cfg.simulator.stock_catalogue:
+                now = iso(clock.now())
+                for sku, title in market.catalogue:
+                    await rt.store.tx(admin.add_stock, sku, [], title, now)
+            rt.syncs.append(sync)
+    except BaseException:
+        await rt.close()
+        raise
+    return rt
+
+
+@contextlib.asynccontextmanager
+async def _signals(stop: asyncio.Event, install: bool) -> AsyncIterator[None]:
+    loop = asyncio.get_running_loop()
+    sigs = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) if install else ()
+    for sig in sigs:
+        loop.add_signal_handler(sig, _on_signal, stop, sig)
+    try:
+        yield
+    finally:
+        for sig in sigs:
+            loop.remove_signal_handler(sig)
+
+
+def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
+    log.info("signal_received", signal=sig.name)
+    stop.set()
+
+
+async def _watchdog(clock: Clock, interval: float) -> None:
+    while True:
+        notify("WATCHDOG=1")
+        await clock.sleep(interval)
+
+
+async def run(
+    config: Config,
+    *,
+    clock: Clock,
+    rng: random.Random | None = None,
+    once: bool = False,
+    install_signal_handlers: bool = True,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Run the daemon until a signal (or one pass with `once`); returns an exit code."""
+    stop = stop or asyncio.Event()
+    rt = await build(config, clock=clock, rng=rng or default_rng())
+    try:
+        async with _signals(stop, install_signal_handlers):
+            names = [s.settings.name for s in rt.syncs]
+            log.info(
+                "daemon_ready",
+                version=__version__,
+                channels=names,
+                database=str(config.system.database),
+                once=once,
+            )
+            notify("READY=1\nSTATUS=syncing " + ", ".join(names))
+            if once:
+                await asyncio.gather(*(s.run_once() for s in rt.syncs))
+                return 0
+            tasks = [
+                asyncio.create_task(s.run(), name=s.settings.name) for s in rt.syncs
+            ]
+            interval = watchdog_interval()
+            if interval:
+                tasks.append(asyncio.create_task(_watchdog(clock, interval)))
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            notify("STOPPING=1")
+            log.info("daemon_stopping")
+            for task in tasks:
+                task.cancel()
+            done, _ = await asyncio.wait(tasks, timeout=DRAIN_SECONDS)
+            stopper.cancel()
+            failed = [t for t in done if not t.cancelled() and t.exception()]
+            for task in failed:
+                log.error(
+                    "channel_crashed",
+                    channel=task.get_name(),
+                    exc_info=task.exception(),
+                )
+            return 1 if failed and not stop.is_set() else 0
+    finally:
+        await rt.close()
+        log.info("daemon_stopped")
