@@ -17,6 +17,7 @@ from kccsync import __version__, backoffice, logs
 from kccsync.clock import SystemClock
 from kccsync.config import Config, load_path, resolve_path
 from kccsync.errors import ConfigError, KccsyncError, StoreError
+from kccsync.simulator.cli import add_serve_arguments, run_serve
 from kccsync.timeutil import parse_iso
 
 T = TypeVar("T")
@@ -96,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     notes.add_argument("--channel", metavar="NAME")
     notes.add_argument("--all", action="store_true", help="include resolved ones")
     _add_json(notes)
+
+    sim = sub.add_parser("simulator", help="the built-in Amazon marketplace simulator")
+    simsub = sim.add_subparsers(
+        dest="simulator_command", required=True, metavar="ACTION"
+    )
+    add_serve_arguments(
+        simsub.add_parser("serve", help="serve it over HTTP until SIGTERM/SIGINT")
+    )
     return parser
 
 
@@ -259,6 +268,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `kccsync` console script."""
     args = build_parser().parse_args(argv)
+    if args.command == "simulator":  # needs no config file
+        return run_serve(args)
     try:
         return _dispatch(args)
     except ConfigError as exc:

@@ -87,7 +87,7 @@ def _http_for(
     timeout = httpx.Timeout(30.0, connect=10.0)
     headers = {"User-Agent": f"kccsync/{__version__} (Language=Python)"}
     if cfg.simulator is not None:
-        market = sim.Marketplace(
+        market = rt.marketplaces.get(cfg.name) or sim.Marketplace(
             clock=clock,
             seed=cfg.simulator.seed,
             settings=cfg.simulator,
@@ -124,10 +124,22 @@ def _http_for(
 
 
 async def build(
-    config: Config, *, clock: Clock, rng: random.Random, store: Store | None = None
+    config: Config,
+    *,
+    clock: Clock,
+    rng: random.Random,
+    store: Store | None = None,
+    marketplaces: dict[str, sim.Marketplace] | None = None,
 ) -> Runtime:
-    """Open the store and build one ChannelSync per enabled channel."""
-    rt = Runtime(store=store or await Store.open(config.system.database))
+    """Open the store and build one ChannelSync per enabled channel.
+
+    `marketplaces` hands simulator channels a marketplace that already exists (a
+    restart in a test: Amazon's side lives on while the daemon does not).
+    """
+    rt = Runtime(
+        store=store or await Store.open(config.system.database),
+        marketplaces=dict(marketplaces or {}),
+    )
     try:
         for cfg in config.channels:
             if not cfg.enabled:
@@ -170,7 +182,12 @@ async def build(
             )
             await sync.start()
             market = rt.marketplaces.get(cfg.name)
-            if market is not None and cfg.simulator and cfg.simulator.stock_catalogue:
+            if (
+                market is not None
+                and cfg.simulator
+                and cfg.simulator.stock_catalogue
+                and not marketplaces
+            ):
                 now = iso(clock.now())
                 for sku, title in market.catalogue:
                     await rt.store.tx(admin.add_stock, sku, [], title, now)

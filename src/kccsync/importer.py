@@ -11,7 +11,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from kccsync.models import Address, ChannelOrder, ChannelOrderItem, Fulfillment
+from kccsync.models import (
+    IMPORTABLE_STATUSES,
+    Address,
+    ChannelOrder,
+    ChannelOrderItem,
+    Fulfillment,
+)
 
 #: Marketplaces whose prices include VAT (Amazon's EU and UK stores).
 VAT_INCLUSIVE_MARKETPLACES = frozenset(
@@ -155,6 +161,10 @@ def import_order(
     catalogue: Mapping[str, StockRef],
 ) -> SalesOrderDraft | ImportFailure:
     """Build the sales order for `order`, or say why it cannot be imported."""
+    if order.status not in IMPORTABLE_STATUSES:
+        # Pending (payment not cleared) and Canceled orders are never imported,
+        # whatever path brought them here.
+        return ImportFailure(f"order status {order.status} is not importable")
     lines_in = [item for item in items if item.quantity > 0]
     problems: list[str] = []
     if not lines_in:

@@ -31,8 +31,14 @@ the lower `x-amzn-RateLimit-Limit` the server last announced):
   first 429 after a grant cuts: 429s of requests that were already in flight
   when the rate was cut describe the same collision and do not cut again.
 - success: the rate grows by a fixed step (additive increase) until the ceiling.
-  The step is set at each cut so that the halving is won back over
-  `recovery_successes` (64) successful calls, whatever the remaining share is.
+  The step is set at the first cut of a throttling streak so that the halving is
+  won back over `recovery_successes` (64) successful calls, whatever the
+  remaining share is.
+- after a storm (several 429s in a row cut the rate far below the rate that was
+  working before it), successes double the rate (slow start, as TCP does after
+  a timeout) until it is back to half that rate, then additive increase goes on.
+  Without this, an operation as slow as order pages (one a minute) would crawl
+  at 1/16 of its rate for hours after another system stopped competing.
 
 The server's own bucket makes the sawtooth cheap: while we run below our share,
 the server banks the unused tokens (up to its burst) and we spend them when we
@@ -249,6 +255,9 @@ class Limiter:
         # Additive-increase step in tokens/second; reset at each cut. This default
         # only matters when the rate is below the ceiling without a cut (restore).
         self._step = 1.0 / (self._ceiling_restore * 2 * recovery_successes)
+        # The rate in force when the current throttling streak began: slow start
+        # wins back half of it quickly after a storm (see on_success).
+        self._known_good = 1.0 / self._ceiling_restore
         # Created on first use: the clock may need a running loop to be read.
         self._bucket: TokenBucket | None = None
         # FIFO queue; waiters[0] is the head, the only one that sleeps on time.
@@ -385,8 +394,11 @@ class Limiter:
             before = 1.0 / self._restore
             floor = 1.0 / (self._ceiling_restore * self._max_slowdown)
             after = max(before / 2, floor)
-            if after < before:
+            if self.throttled_streak == 1:
+                # The first cut of a streak: `before` was working until now.
+                self._known_good = before
                 self._step = (before - after) / self._recovery
+            if after < before:
                 self._set_restore(1.0 / after)
         self._bucket_now().empty(self._clock.monotonic())
         self._wake_head()
@@ -401,7 +413,11 @@ class Limiter:
         self.throttled_streak = 0
         self._adopt_header(rate_limit)
         if self._restore > self._ceiling_restore:
-            rate = 1.0 / self._restore + self._step
+            rate = 1.0 / self._restore
+            if rate < self._known_good / 2:
+                rate = min(2 * rate, self._known_good / 2)  # slow start
+            else:
+                rate += self._step
             if rate * self._ceiling_restore >= 1.0:
                 self._set_restore(self._ceiling_restore)
             else:

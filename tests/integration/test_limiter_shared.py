@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,16 +15,6 @@ from kccsync.clock import VIRTUAL_EPOCH, LoopClock, run_virtual
 from kccsync.limiter import BucketSnapshot, Limiter, TokenBucket
 
 BURST, RESTORE = 30, 2.0
-
-
-@pytest.fixture(autouse=True)
-def _owned_event_loop() -> Iterator[None]:
-    """Own the current event loop (see tests/unit/test_limiter.py for why)."""
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    yield
-    asyncio.set_event_loop(None)
-    loop.close()
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
@@ -27,21 +27,6 @@ from kccsync.limiter import (
 )
 
 EPS = 1e-5
-
-
-@pytest.fixture(autouse=True)
-def _owned_event_loop() -> Iterator[None]:
-    """Own the thread's current event loop, so nothing drops one unclosed.
-
-    looptime's pytest plugin asks the policy for a loop before every test (and so
-    creates one); `run_virtual` and `asyncio.run` then set the current loop to
-    None and that loop is collected unclosed (a ResourceWarning, an error here).
-    """
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    yield
-    asyncio.set_event_loop(None)
-    loop.close()
 
 
 def _limiter(

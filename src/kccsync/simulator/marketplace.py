@@ -66,6 +66,8 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], Operation], ...] = (
     ),
 )
 _RATE_HEADER_STATUSES = frozenset({200, 204, 400, 404})
+#: `x-amzn-ErrorType` as Amazon's gateway sends it on these statuses.
+_ERROR_TYPES = {403: "AccessDeniedException", 429: "TooManyRequestsException"}
 
 
 class Marketplace:
@@ -254,12 +256,12 @@ class Marketplace:
                 status, payload = self._dispatch(operation, args, call)
         except ApiError as exc:
             status = exc.status
-            error = {"code": exc.code, "message": exc.message}
-            if exc.details:
-                error["details"] = exc.details
+            # Amazon always sends `details`, as "" when it has nothing to add.
+            error = {"code": exc.code, "message": exc.message, "details": exc.details}
             payload = {"errors": [error]}
-            if status == 403:
-                headers["x-amzn-ErrorType"] = "AccessDeniedException"
+            error_type = _ERROR_TYPES.get(status)
+            if error_type is not None:
+                headers["x-amzn-ErrorType"] = error_type
         except LwaError as exc:
             status, payload = exc.status, exc.body
         quota = self._quotas.get(operation)
@@ -277,8 +279,15 @@ class Marketplace:
             content = json.dumps(
                 payload, separators=(",", ":"), ensure_ascii=False
             ).encode()
+            # Like the 5xx knob, only SP-API answers (not LWA's, another host).
             rate = self.faults.malformed_rate
-            if status == 200 and rate > 0 and self._fault_rng.random() < rate:
+            sp_api = operation is not Operation.LWA_TOKEN
+            if (
+                sp_api
+                and status == 200
+                and rate > 0
+                and self._fault_rng.random() < rate
+            ):
                 content = content[: len(content) // 2]
         return httpx.Response(status, headers=headers, content=content)
 

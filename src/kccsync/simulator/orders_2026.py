@@ -61,6 +61,10 @@ SEARCH_PARAMS = frozenset(
     }
 )
 
+_PAGE_PARAMS = frozenset(
+    {"paginationToken", "marketplaceIds", "includedData", "maxResultsPerPage"}
+)
+
 
 def search_orders(market: Marketplace, call: Call) -> tuple[int, dict[str, Any]]:
     q = call.query
@@ -70,11 +74,9 @@ def search_orders(market: Marketplace, call: Call) -> tuple[int, dict[str, Any]]
     if marketplaces is not None:
         seller_marketplaces(market, marketplaces, "marketplaceIds")
     scope = ",".join(sorted(marketplaces or ()))
-    filters = {
-        k: v
-        for k, v in q.items()
-        if k not in {"paginationToken", "marketplaceIds", "includedData"}
-    }
+    # The model: every parameter must be repeated unchanged with a paginationToken,
+    # except maxResultsPerPage and includedData, which may change between pages.
+    filters = {k: v for k, v in q.items() if k not in _PAGE_PARAMS}
     token = q.get("paginationToken")
     if token is not None:
         max_age = market.faults.next_token_max_age
@@ -94,6 +96,9 @@ def search_orders(market: Marketplace, call: Call) -> tuple[int, dict[str, Any]]
                 "A paginationToken request cannot change the search: "
                 + ", ".join(changed)
             )
+        if "maxResultsPerPage" in q.values:
+            page_size = q.integer("maxResultsPerPage", low=1, high=100, default=100)
+            cursor = replace(cursor, page_size=page_size)
     else:
         cursor = _new_search(market, call, marketplaces, scope, filters)
     book = market.book

@@ -18,7 +18,7 @@ class Faults:
     server_error_rate: float = 0.0
     #: Seconds each request waits on the marketplace clock before it is handled.
     latency: float = 0.0
-    #: Share of 200 answers whose JSON body is cut short.
+    #: Share of SP-API 200 answers whose JSON body is cut short (not LWA's).
     malformed_rate: float = 0.0
     #: NextTokens older than this (marketplace seconds) are refused as expired;
     #: None: v0 tokens never expire (undocumented) and 2026 tokens last 24 h.

@@ -404,3 +404,13 @@ def record_results(
 
 def clear_redownload(conn: sqlite3.Connection, row_id: int) -> None:
     conn.execute("UPDATE channel_orders SET redownload = 0 WHERE id = ?", (row_id,))
+
+
+def count_states(conn: sqlite3.Connection, channel_id: int) -> dict[str, int]:
+    """How many of the channel's orders are in each state (cheap progress check)."""
+    rows = conn.execute(
+        "SELECT state, COUNT(*) FROM channel_orders WHERE channel_id = ?"
+        " GROUP BY state",
+        (channel_id,),
+    ).fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}

@@ -34,7 +34,7 @@ from kccsync.timeutil import iso, iso_precise, parse_iso
 log = structlog.get_logger(__name__)
 
 WATERMARK = "orders_watermark"
-ITEMS_BATCH = 50
+ITEMS_BATCH = 10
 IMPORT_BATCH = 200
 ACTIONS_POLL = 2.0
 BUCKET_SAVE_INTERVAL = 60.0
