@@ -194,6 +194,18 @@ class Channel(_Model):
     quotas: Quotas = Quotas()
     simulator: SimulatorSettings | None = None
 
+    @field_validator("api")
+    @classmethod
+    def _supported_api(cls, api: str) -> str:
+        # The contract names both generations; only v0 has a client so far. Saying
+        # so beats silently running v0 for a config that asked for 2026-01-01.
+        if api != "orders-v0":
+            raise ValueError(
+                f"{api} is not supported by this kccsync version yet; use "
+                '"orders-v0" (Amazon retires its read operations on 27 March 2027)'
+            )
+        return api
+
     @model_validator(mode="after")
     def _credentials(self) -> Channel:
         if self.simulator is None:

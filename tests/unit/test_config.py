@@ -201,6 +201,13 @@ class TestProblems:
                 id="endpoint-without-scheme",
             ),
             pytest.param(
+                channel(body='api = "orders-2026-01-01"'),
+                "channels[0].api: orders-2026-01-01 is not supported by this"
+                ' kccsync version yet; use "orders-v0" (Amazon retires its read'
+                " operations on 27 March 2027)",
+                id="api-not-yet-supported",
+            ),
+            pytest.param(
                 "channels = []\n",
                 "channels: must not be empty",
                 id="empty-channels",
