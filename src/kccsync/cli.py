@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kccsync {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the daemon (until SIGTERM/SIGINT)")
+    run = sub.add_parser(
+        "run", help="run the daemon (until SIGTERM/SIGINT; SIGHUP re-reads the config)"
+    )
     run.add_argument(
         "--once", action="store_true", help="one full pass of every channel, then exit"
     )
@@ -235,7 +237,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from kccsync import daemon  # noqa: PLC0415 - keep admin commands fast to start
 
         logs.configure(fmt=config.system.log_format, level=config.system.log_level)
-        return _run(daemon.run(config, clock=SystemClock(), once=args.once))
+        return _run(
+            daemon.run(
+                config,
+                clock=SystemClock(),
+                once=args.once,
+                reader=lambda: load_path(path),
+            )
+        )
     logs.configure(fmt="console", level="warning", stream=sys.stderr)
     if args.command == "orders":
         return _orders(args, config)

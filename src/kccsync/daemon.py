@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import random
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -24,7 +24,7 @@ from kccsync.channels.amazon.client import AmazonChannel
 from kccsync.clock import Clock, default_rng
 from kccsync.config import Channel as ChannelConfig
 from kccsync.config import Config
-from kccsync.errors import ConfigError
+from kccsync.errors import ConfigError, DaemonError
 from kccsync.limiter import QuotaSet
 from kccsync.notify import notify, watchdog_interval
 from kccsync.simulator.auth import TOKEN_PATH
@@ -87,13 +87,15 @@ def _http_for(
     timeout = httpx.Timeout(30.0, connect=10.0)
     headers = {"User-Agent": f"kccsync/{__version__} (Language=Python)"}
     if cfg.simulator is not None:
-        market = rt.marketplaces.get(cfg.name) or sim.Marketplace(
-            clock=clock,
-            seed=cfg.simulator.seed,
-            settings=cfg.simulator,
-            marketplace_ids=tuple(cfg.marketplace_ids),
-            quotas=simulator_quotas(cfg),
-        )
+        market = rt.marketplaces.get(cfg.name)
+        if market is None or market.settings != cfg.simulator:
+            market = sim.Marketplace(
+                clock=clock,
+                seed=cfg.simulator.seed,
+                settings=cfg.simulator,
+                marketplace_ids=tuple(cfg.marketplace_ids),
+                quotas=simulator_quotas(cfg),
+            )
         rt.marketplaces[cfg.name] = market
         client = httpx.AsyncClient(
             transport=market.transport(),
@@ -144,6 +146,7 @@ async def build(
         for cfg in config.channels:
             if not cfg.enabled:
                 continue
+            known = rt.marketplaces.get(cfg.name)
             http, token_url, (cid, secret, refresh) = _http_for(cfg, clock, rt)
             rt.clients.append(http)
             auth = LwaAuth(
@@ -184,9 +187,9 @@ async def build(
             market = rt.marketplaces.get(cfg.name)
             if (
                 market is not None
+                and market is not known  # a new marketplace: list its SKUs once
                 and cfg.simulator
                 and cfg.simulator.stock_catalogue
-                and not marketplaces
             ):
                 now = iso(clock.now())
                 for sku, title in market.catalogue:
@@ -199,27 +202,91 @@ async def build(
 
 
 @contextlib.asynccontextmanager
-async def _signals(stop: asyncio.Event, install: bool) -> AsyncIterator[None]:
+async def _signals(
+    stop: asyncio.Event, reload: asyncio.Event, install: bool
+) -> AsyncIterator[None]:
+    """SIGTERM/SIGINT set `stop`; SIGHUP sets `reload` (re-read the config)."""
     loop = asyncio.get_running_loop()
-    sigs = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) if install else ()
-    for sig in sigs:
-        loop.add_signal_handler(sig, _on_signal, stop, sig)
+    events = (
+        {signal.SIGTERM: stop, signal.SIGINT: stop, signal.SIGHUP: reload}
+        if install
+        else {}
+    )
+    for sig, event in events.items():
+        loop.add_signal_handler(sig, _on_signal, event, sig)
     try:
         yield
     finally:
-        for sig in sigs:
+        for sig in events:
             loop.remove_signal_handler(sig)
 
 
-def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
+def _on_signal(event: asyncio.Event, sig: signal.Signals) -> None:
     log.info("signal_received", signal=sig.name)
-    stop.set()
+    event.set()
 
 
 async def _watchdog(clock: Clock, interval: float) -> None:
     while True:
         notify("WATCHDOG=1")
         await clock.sleep(interval)
+
+
+def _try_reload(reader: Callable[[], Config] | None) -> Config | None:
+    """The new config after SIGHUP, or None (logged) when it cannot be used.
+
+    A bad file never stops a running daemon: it keeps the config it has.
+    """
+    if reader is None:
+        log.warning("config_reload_unavailable")
+        return None
+    try:
+        return reader()
+    except ConfigError as exc:
+        log.error("config_reload_failed", problems=exc.problems)
+        return None
+
+
+async def _serve(
+    rt: Runtime,
+    *,
+    clock: Clock,
+    stop: asyncio.Event,
+    reload: asyncio.Event,
+    reader: Callable[[], Config] | None,
+) -> Config | None:
+    """Run every channel until `stop` (None) or a valid reload (the new config)."""
+    tasks = [asyncio.create_task(s.run(), name=s.settings.name) for s in rt.syncs]
+    interval = watchdog_interval()
+    if interval:
+        tasks.append(asyncio.create_task(_watchdog(clock, interval), name="watchdog"))
+    new_config: Config | None = None
+    try:
+        while new_config is None and not stop.is_set():
+            stopper = asyncio.create_task(stop.wait())
+            reloader = asyncio.create_task(reload.wait())
+            woke, _ = await asyncio.wait(
+                [stopper, reloader, *tasks], return_when=asyncio.FIRST_COMPLETED
+            )
+            stopper.cancel()
+            reloader.cancel()
+            if any(t in woke for t in tasks):
+                break  # a channel loop ended: only a crash does that
+            if reload.is_set():
+                reload.clear()
+                new_config = _try_reload(reader)
+    finally:
+        notify("RELOADING=1" if new_config else "STOPPING=1")
+        log.info("daemon_stopping", reload=new_config is not None)
+        for task in tasks:
+            task.cancel()
+        drained, _ = await asyncio.wait(tasks, timeout=DRAIN_SECONDS)
+    failed = [t for t in drained if not t.cancelled() and t.exception()]
+    for task in failed:
+        log.error("channel_crashed", channel=task.get_name(), exc_info=task.exception())
+    if failed and not stop.is_set() and new_config is None:
+        raise DaemonError(f"channel {failed[0].get_name()} crashed")
+    return new_config
 
 
 async def run(
@@ -230,46 +297,44 @@ async def run(
     once: bool = False,
     install_signal_handlers: bool = True,
     stop: asyncio.Event | None = None,
+    reload: asyncio.Event | None = None,
+    reader: Callable[[], Config] | None = None,
 ) -> int:
-    """Run the daemon until a signal (or one pass with `once`); returns an exit code."""
+    """Run the daemon until a signal (or one pass with `once`); returns an exit code.
+
+    SIGHUP (or `reload`) re-reads the config through `reader`: if it is valid, the
+    channels drain and start again on it; if not, the daemon logs why and goes on
+    with the config it has.
+    """
     stop = stop or asyncio.Event()
-    rt = await build(config, clock=clock, rng=rng or default_rng())
-    try:
-        async with _signals(stop, install_signal_handlers):
-            names = [s.settings.name for s in rt.syncs]
-            log.info(
-                "daemon_ready",
-                version=__version__,
-                channels=names,
-                database=str(config.system.database),
-                once=once,
-            )
-            notify("READY=1\nSTATUS=syncing " + ", ".join(names))
-            if once:
-                await asyncio.gather(*(s.run_once() for s in rt.syncs))
-                return 0
-            tasks = [
-                asyncio.create_task(s.run(), name=s.settings.name) for s in rt.syncs
-            ]
-            interval = watchdog_interval()
-            if interval:
-                tasks.append(asyncio.create_task(_watchdog(clock, interval)))
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            notify("STOPPING=1")
-            log.info("daemon_stopping")
-            for task in tasks:
-                task.cancel()
-            done, _ = await asyncio.wait(tasks, timeout=DRAIN_SECONDS)
-            stopper.cancel()
-            failed = [t for t in done if not t.cancelled() and t.exception()]
-            for task in failed:
-                log.error(
-                    "channel_crashed",
-                    channel=task.get_name(),
-                    exc_info=task.exception(),
+    reload = reload or asyncio.Event()
+    rng = rng or default_rng()
+    async with _signals(stop, reload, install_signal_handlers):
+        current: Config | None = config
+        # Simulated marketplaces outlive a reload, as Amazon outlives the daemon.
+        markets: dict[str, sim.Marketplace] = {}
+        while current is not None:
+            rt = await build(current, clock=clock, rng=rng, marketplaces=markets)
+            markets = rt.marketplaces
+            try:
+                names = [s.settings.name for s in rt.syncs]
+                log.info(
+                    "daemon_ready",
+                    version=__version__,
+                    channels=names,
+                    database=str(current.system.database),
+                    once=once,
                 )
-            return 1 if failed and not stop.is_set() else 0
-    finally:
-        await rt.close()
-        log.info("daemon_stopped")
+                notify("READY=1\nSTATUS=syncing " + ", ".join(names))
+                if once:
+                    await asyncio.gather(*(s.run_once() for s in rt.syncs))
+                    return 0
+                current = await _serve(
+                    rt, clock=clock, stop=stop, reload=reload, reader=reader
+                )
+            except DaemonError:
+                return 1
+            finally:
+                await rt.close()
+                log.info("daemon_stopped")
+    return 0

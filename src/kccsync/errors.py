@@ -54,3 +54,7 @@ class MalformedResponseError(ChannelError):
 
 class ImportProblem(KccsyncError):
     """An order cannot be imported; the message is shown to the operator."""
+
+
+class DaemonError(KccsyncError):
+    """The daemon cannot go on (a channel's loops ended with an error)."""

@@ -194,6 +194,12 @@ class ChannelSync:
         )
         if window is None:
             return True
+        self.log.info(
+            "orders_download_started",
+            updated_after=iso(window.after),
+            updated_before=iso(window.before),
+            resumed=watermark is not None,
+        )
         token: str | None = None
         restarted = False
         pages = 0
