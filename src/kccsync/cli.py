@@ -110,12 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
 def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     if not rows:
         return "(none)"
-    cells = [
-        [("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows
-    ]
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
     widths = [
         max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)
     ]

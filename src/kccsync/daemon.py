@@ -193,7 +193,7 @@ async def build(
             ):
                 now = iso(clock.now())
                 for sku, title in market.catalogue:
-                    await rt.store.tx(admin.add_stock, sku, [], title, now)
+                    await rt.store.tx(admin.add_stock, sku, [sku], title, now)
             rt.syncs.append(sync)
     except BaseException:
         await rt.close()
