@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.processes import reap
+
 #: A broken daemon fails the test after this long instead of hanging it.
 DEADLINE = 60.0
 #: systemd's TimeoutStopSec in systemd/kccsync.service.
@@ -96,12 +98,7 @@ def start(tmp_path: Path) -> Iterator[Any]:
 
     yield _start
     for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        reap(proc)
 
 
 def _settled(db: Path) -> tuple[str, int] | None:

@@ -18,6 +18,7 @@ import pytest
 
 from kccsync.simulator.catalogue import UK
 from kccsync.simulator.testing import token_form
+from tests.e2e.processes import reap
 
 #: A broken server fails the test after this long instead of hanging it.
 STARTUP_TIMEOUT = 15.0
@@ -149,9 +150,4 @@ def test_simulator_serve_speaks_sp_api_over_http_and_stops_on_sigterm() -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        reap(proc)
