@@ -3,17 +3,18 @@
 Every request takes a token from its operation's bucket first. A 429 empties
 the bucket (someone else spends the same quota) and the request waits for the
 next token; a run of 429s is raised as `RateLimited` so the sync task can say
-"Request is throttled". Transport faults and 5xx are retried with jittered
-backoff (tenacity, sleeping on the injected clock, jitter from the injected
-RNG); 401/403 refresh the access token once. 400 and 404 are not retried.
+"Request is throttled". Transport faults, 5xx and 2xx bodies cut short are
+retried with jittered backoff (tenacity, sleeping on the injected clock, jitter
+from the injected RNG); 401/403 refresh the access token once. 400 and 404 are
+not retried.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -38,6 +39,7 @@ from kccsync.models import ChannelOrder, ChannelOrderItem, OrdersPage, Shipment
 from kccsync.timeutil import iso
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 ORDERS_PATH = "/orders/v0/orders"
 RDT_PATH = "/tokens/2021-03-01/restrictedDataToken"
@@ -45,6 +47,10 @@ RDT_PATH = "/tokens/2021-03-01/restrictedDataToken"
 ORDER_STATUSES = "Unshipped,PartiallyShipped,Shipped,Canceled"
 PAGE_SIZE = 100
 RDT_MARGIN = 60.0
+
+
+class _NotJson(TransientError):
+    """A 2xx whose body is not JSON: usually a cut connection, so retried."""
 
 
 def backoff(
@@ -158,16 +164,8 @@ class AmazonChannel:
                 raise NotFoundError(f"{operation}: not found ({detail})")
             raise InvalidRequestError(f"{operation}: HTTP {status} {detail}")
 
-    async def _request(
-        self,
-        operation: str,
-        method: str,
-        path: str,
-        query: str = "",
-        body: Mapping[str, Any] | None = None,
-        token: str | None = None,
-    ) -> httpx.Response:
-        """`_once`, retried on transient faults with jittered backoff."""
+    async def _retried(self, call: Callable[[], Awaitable[T]]) -> T:
+        """`call`, retried on transient faults with jittered backoff."""
 
         def wait(state: RetryCallState) -> float:
             return backoff(state.attempt_number, self._rng)
@@ -181,15 +179,46 @@ class AmazonChannel:
         )
         async for attempt in retrying:
             with attempt:
-                return await self._once(operation, method, path, query, body, token)
+                return await call()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _json(self, *args: Any, **kwargs: Any) -> object:
-        resp = await self._request(*args, **kwargs)
+    async def _request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        query: str = "",
+        body: Mapping[str, Any] | None = None,
+        token: str | None = None,
+    ) -> httpx.Response:
+        """`_once`, retried on transient faults."""
+        return await self._retried(
+            lambda: self._once(operation, method, path, query, body, token)
+        )
+
+    async def _json(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        query: str = "",
+        body: Mapping[str, Any] | None = None,
+        token: str | None = None,
+    ) -> object:
+        """The decoded JSON answer. A body cut short (a dropped connection, a proxy)
+        is retried like a 5xx; only when every attempt fails is it malformed."""
+
+        async def once() -> object:
+            resp = await self._once(operation, method, path, query, body, token)
+            try:
+                return resp.json()
+            except ValueError:
+                raise _NotJson(f"{operation}: response is not JSON") from None
+
         try:
-            return resp.json()
-        except ValueError:
-            raise MalformedResponseError(f"{args[0]}: response is not JSON") from None
+            return await self._retried(once)
+        except _NotJson as exc:
+            raise MalformedResponseError(str(exc)) from None
 
     async def _restricted_token(self, path: str, elements: list[str]) -> str | None:
         """A Restricted Data Token for `path`, cached until near its expiry."""
