@@ -128,6 +128,16 @@ async def settle(rounds: int = 20) -> None:
         await asyncio.sleep(0)
 
 
+def cpu_seconds() -> float:
+    """CPU time of the whole process (every thread), for the benchmark's figures."""
+    return time.process_time()
+
+
+def thread_cpu_seconds() -> float:
+    """CPU time of the calling thread only (excludes the database thread)."""
+    return time.thread_time()
+
+
 def default_rng() -> random.Random:
     """A randomly seeded generator for production jitter."""
     return random.Random()  # noqa: S311 - jitter, not cryptography

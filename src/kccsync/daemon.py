@@ -29,7 +29,7 @@ from kccsync.limiter import QuotaSet
 from kccsync.notify import notify, watchdog_interval
 from kccsync.simulator.auth import TOKEN_PATH
 from kccsync.store import Store, admin
-from kccsync.sync.tasks import ChannelSettings, ChannelSync
+from kccsync.sync.tasks import ActionsInbox, ChannelSettings, ChannelSync
 from kccsync.timeutil import iso
 
 log = structlog.get_logger(__name__)
@@ -142,6 +142,7 @@ async def build(
         store=store or await Store.open(config.system.database),
         marketplaces=dict(marketplaces or {}),
     )
+    inbox = ActionsInbox(store=rt.store, clock=clock)  # one actions poll for all
     try:
         for cfg in config.channels:
             if not cfg.enabled:
@@ -182,6 +183,7 @@ async def build(
                 channel=channel,
                 quotas=quotas,
                 clock=clock,
+                inbox=inbox,
             )
             await sync.start()
             market = rt.marketplaces.get(cfg.name)

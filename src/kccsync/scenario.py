@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,15 +131,8 @@ class Harness:
 
     async def settled(self) -> bool:
         """Every channel finished a full orders window and has nothing pending."""
-        for sync in self.syncs:
-            mark = await self.runtime.store.tx(
-                feedback.get_state, sync.channel_id, WATERMARK
-            )
-            if mark is None:
-                return False
-            if (await self.states(sync)).get(OrderState.PENDING.value, 0):
-                return False
-        return True
+        ids = [sync.channel_id for sync in self.syncs]
+        return await self.runtime.store.tx(_settled, ids)
 
     async def run_until_settled(
         self, *, poll: float = 10.0, limit: float = 30 * 86400.0
@@ -155,3 +149,13 @@ class Harness:
                     task.result()  # a crashed channel: surface it
             await self.clock.sleep(poll)
         return self.clock.monotonic() - start
+
+
+def _settled(conn: sqlite3.Connection, channel_ids: list[int]) -> bool:
+    """`Harness.settled` in one transaction (one round trip for many channels)."""
+    for channel_id in channel_ids:
+        if feedback.get_state(conn, channel_id, WATERMARK) is None:
+            return False
+        if orders.count_states(conn, channel_id).get(OrderState.PENDING.value, 0):
+            return False
+    return True

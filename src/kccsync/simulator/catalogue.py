@@ -5,6 +5,7 @@ Pure tables and small helpers; nothing here reads the clock or keeps state.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -177,8 +178,13 @@ def asin_for(sku: str) -> str:
     return "B0" + "".join(chars)
 
 
+@functools.cache
 def build_catalogue(size: int = 120) -> tuple[Product, ...]:
-    """The seller's catalogue: the same `size` products in every run."""
+    """The seller's catalogue: the same `size` products in every run.
+
+    Immutable, so every marketplace in a process shares one copy (hundreds of
+    simulated channels in one benchmark would otherwise hold one each).
+    """
     products = []
     for i in range(size):
         colour = _COLOURS[i % len(_COLOURS)]

@@ -127,6 +127,9 @@ class SimOrder:
     epoch: datetime
     seed: int
     paid: bool = False
+    #: When payment was authorised (Pending -> Unshipped): when the order became
+    #: visible to a client that does not ask for Pending orders.
+    paid_s: int | None = None
     all_shipped: bool = False
     cancel_reason: str | None = None
     #: Units shipped outside confirmShipment, by line index.
@@ -324,7 +327,7 @@ class OrderBook:
     def _apply(self, order: SimOrder, kind: int, at: int) -> None:
         status = order.status
         if kind == _PAY and status == PENDING:
-            order.status, order.paid = UNSHIPPED, True
+            order.status, order.paid, order.paid_s = UNSHIPPED, True, at
         elif kind in (_CANCEL_PENDING, _CANCEL) and status == (
             PENDING if kind == _CANCEL_PENDING else UNSHIPPED
         ):
@@ -390,7 +393,8 @@ class OrderBook:
                 f"unknown status {status!r}; use one of {', '.join(STATUSES)}"
             )
         order.status = status
-        order.paid = order.paid or status != PENDING
+        if not order.paid and status != PENDING:
+            order.paid, order.paid_s = True, int(now_s)
         if status == SHIPPED:
             order.all_shipped = True
         if status == CANCELED and order.cancel_reason is None:

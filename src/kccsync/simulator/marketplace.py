@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from kccsync.clock import Clock
+from kccsync.clock import Clock, thread_cpu_seconds
 from kccsync.config import SimulatorSettings
 from kccsync.simulator import orders_2026, orders_v0
 from kccsync.simulator.auth import TOKEN_PATH, Credentials, Grant, LwaError, TokenIssuer
@@ -128,6 +128,9 @@ class Marketplace:
         self._quotas: dict[Operation, ServerQuota] = {}
         self._fault_rng = seeded(self.seed, "faults")
         self._request_count = 0
+        #: CPU seconds spent answering requests (this thread only), so a benchmark
+        #: can tell the simulator's share of an in-process run from the client's.
+        self.cpu_seconds = 0.0
 
     # -- public helpers -----------------------------------------------------------
 
@@ -232,6 +235,13 @@ class Marketplace:
         """Answer one request as Amazon would."""
         if self.faults.latency > 0:
             await self.clock.sleep(self.faults.latency)
+        start = thread_cpu_seconds()
+        try:
+            return await self._answer(request)
+        finally:
+            self.cpu_seconds += thread_cpu_seconds() - start
+
+    async def _answer(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
         now, mono = self.clock.now(), self.clock.monotonic()
         book = self.book

@@ -123,6 +123,15 @@ def open_actions(
     return [(int(r[0]), int(r[1]), str(r[2])) for r in rows]
 
 
+def channels_with_open_actions(conn: sqlite3.Connection) -> list[int]:
+    """Ids of the channels that have actions not yet carried out."""
+    rows = conn.execute(
+        "SELECT DISTINCT o.channel_id FROM actions a"
+        " JOIN channel_orders o ON o.id = a.channel_order_id WHERE a.done_at IS NULL"
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
 def apply_action(
     conn: sqlite3.Connection, action_id: int, row_id: int, action: str, now: str
 ) -> str:

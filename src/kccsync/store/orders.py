@@ -414,3 +414,13 @@ def count_states(conn: sqlite3.Connection, channel_id: int) -> dict[str, int]:
         (channel_id,),
     ).fetchall()
     return {str(r[0]): int(r[1]) for r in rows}
+
+
+def imported_at(conn: sqlite3.Connection, channel_id: int) -> dict[str, str]:
+    """When each of the channel's imported orders became a sales order (by id)."""
+    rows = conn.execute(
+        "SELECT o.order_id, s.created_at FROM sales_orders s"
+        " JOIN channel_orders o ON o.id = s.channel_order_id WHERE o.channel_id = ?",
+        (channel_id,),
+    ).fetchall()
+    return {str(r[0]): str(r[1]) for r in rows}

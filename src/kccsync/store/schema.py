@@ -195,6 +195,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (channel_id, operation)
     );
     """,
+    # 2: find orders queued for Retry download without reading every row of the
+    # channel (the items loop asks for them before every batch).
+    """
+    CREATE INDEX channel_orders_redownload ON channel_orders (channel_id, id)
+        WHERE redownload = 1;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -53,6 +54,39 @@ class ChannelSettings:
     so_digits: int
 
 
+class ActionsInbox:
+    """Which channels have operator actions waiting: one look for every channel.
+
+    The CLI queues actions from another process, so the daemon polls the database.
+    Asking per channel cost one transaction per channel every `ACTIONS_POLL`
+    seconds, most of an idle channel's CPU once there are hundreds of channels
+    (`kccsync bench`, scenario `channels`). One shared query, at most once per
+    `max_age` seconds, names the channels that need their own `open_actions`
+    look; an action is therefore carried out within two polls. A stale answer
+    costs at most one empty `open_actions` query, never a repeated action.
+    """
+
+    def __init__(
+        self, *, store: Store, clock: Clock, max_age: float = ACTIONS_POLL
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_age = max_age
+        self._checked = -math.inf
+        self._waiting: frozenset[int] = frozenset()
+        self._lock = asyncio.Lock()
+
+    async def waiting(self, channel_id: int) -> bool:
+        """Whether `channel_id` had open actions at the last look (refreshed if old)."""
+        async with self._lock:  # concurrent callers share one query
+            now = self.clock.monotonic()
+            if now - self._checked >= self.max_age:
+                found = await self.store.tx(admin.channels_with_open_actions)
+                self._waiting = frozenset(found)
+                self._checked = now
+        return channel_id in self._waiting
+
+
 class ChannelSync:
     """The sync tasks of one channel, sharing its store, channel client and quotas."""
 
@@ -64,12 +98,14 @@ class ChannelSync:
         channel: Channel,
         quotas: QuotaSet,
         clock: Clock,
+        inbox: ActionsInbox | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.channel = channel
         self.quotas = quotas
         self.clock = clock
+        self.inbox = inbox
         self.channel_id = 0
         self._work = asyncio.Event()  # set when orders may need items or import
         self.log = log.bind(channel=settings.name)
@@ -396,6 +432,8 @@ class ChannelSync:
     # -- actions -----------------------------------------------------------------------
 
     async def apply_actions(self) -> int:
+        if self.inbox is not None and not await self.inbox.waiting(self.channel_id):
+            return 0
         todo = await self.store.tx(admin.open_actions, self.channel_id)
         for action_id, row_id, action in todo:
             result = await self.store.tx(

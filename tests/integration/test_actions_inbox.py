@@ -1,0 +1,74 @@
+"""Operator actions reach every channel through one shared database poll.
+
+Polling per channel cost one transaction per channel every two seconds, most of
+an idle channel's CPU with hundreds of channels (`kccsync bench`, `channels`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from kccsync.bench_scenarios import backlog_settings
+from kccsync.clock import LoopClock, run_virtual
+from kccsync.scenario import Harness, simulator_config
+from kccsync.store import admin
+from kccsync.sync.tasks import ACTIONS_POLL
+from kccsync.timeutil import iso
+
+
+def test_idle_channels_share_one_actions_poll_and_actions_still_apply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idle: no per-channel query at all; a queued action lands within two polls."""
+    calls: Counter[str] = Counter()
+    open_actions, any_open = admin.open_actions, admin.channels_with_open_actions
+
+    def counted_open(
+        conn: sqlite3.Connection, channel_id: int
+    ) -> list[tuple[int, int, str]]:
+        calls["open_actions"] += 1
+        return open_actions(conn, channel_id)
+
+    def counted_any(conn: sqlite3.Connection) -> list[int]:
+        calls["channels_with_open_actions"] += 1
+        return any_open(conn)
+
+    monkeypatch.setattr(admin, "open_actions", counted_open)
+    monkeypatch.setattr(admin, "channels_with_open_actions", counted_any)
+
+    async def main() -> tuple[dict[str, int], str, str]:
+        clock = LoopClock()
+        config = simulator_config(
+            tmp_path / "kccsync.db", channels=3, settings=backlog_settings(40, 5)
+        )
+        h = await Harness.start(config, clock=clock)
+        store = h.runtime.store
+        try:
+            await h.run_until_settled()
+            calls.clear()
+            await clock.sleep(60.0)
+            idle = dict(calls)
+            failed = await store.tx(admin.list_orders, None, "failed")
+            target = failed[0]
+            await store.tx(
+                admin.queue_action, target["row_id"], "ignore", iso(clock.now())
+            )
+            await clock.sleep(2 * ACTIONS_POLL + 0.5)
+            rows = await store.tx(admin.list_orders, target["channel"], None)
+            state = next(r["state"] for r in rows if r["row_id"] == target["row_id"])
+            return idle, state, str(target["channel"])
+        finally:
+            await h.close()
+
+    idle, state, channel = run_virtual(main)
+
+    assert state == "ignored"
+    assert channel.startswith("sim-")
+    assert idle.get("open_actions", 0) == 0
+    # One shared look per poll interval for the three channels, not three.
+    polls = 60.0 / ACTIONS_POLL
+    assert polls - 1 <= idle["channels_with_open_actions"] <= polls + 1
