@@ -23,7 +23,7 @@ from kccsync.timeutil import iso
 def test_idle_channels_share_one_actions_poll_and_actions_still_apply(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Idle: no per-channel query at all; a queued action lands within two polls."""
+    """Idle: no per-channel query at all; a queued action lands within one poll."""
     calls: Counter[str] = Counter()
     open_actions, any_open = admin.open_actions, admin.channels_with_open_actions
 
@@ -57,7 +57,7 @@ def test_idle_channels_share_one_actions_poll_and_actions_still_apply(
             await store.tx(
                 admin.queue_action, target["row_id"], "ignore", iso(clock.now())
             )
-            await clock.sleep(2 * ACTIONS_POLL + 0.5)
+            await clock.sleep(ACTIONS_POLL + 0.5)
             rows = await store.tx(admin.list_orders, target["channel"], None)
             state = next(r["state"] for r in rows if r["row_id"] == target["row_id"])
             return idle, state, str(target["channel"])
@@ -72,3 +72,47 @@ def test_idle_channels_share_one_actions_poll_and_actions_still_apply(
     # One shared look per poll interval for the three channels, not three.
     polls = 60.0 / ACTIONS_POLL
     assert polls - 1 <= idle["channels_with_open_actions"] <= polls + 1
+
+
+def test_every_channel_gets_its_actions_and_someone_keeps_polling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Actions on all channels at once: the poller hands over, nothing is missed."""
+    polls: Counter[str] = Counter()
+    any_open = admin.channels_with_open_actions
+
+    def counted_any(conn: sqlite3.Connection) -> list[int]:
+        polls["any"] += 1
+        return any_open(conn)
+
+    monkeypatch.setattr(admin, "channels_with_open_actions", counted_any)
+
+    async def main() -> tuple[list[int], int]:
+        clock = LoopClock()
+        config = simulator_config(
+            tmp_path / "kccsync.db", channels=4, settings=backlog_settings(10, 6)
+        )
+        h = await Harness.start(config, clock=clock)
+        store = h.runtime.store
+        try:
+            await h.run_until_settled()
+            for sync in h.syncs:
+                rows = await store.tx(admin.list_orders, sync.settings.name, None)
+                await store.tx(
+                    admin.queue_action, rows[0]["row_id"], "ignore", iso(clock.now())
+                )
+            await clock.sleep(ACTIONS_POLL + 0.5)
+            still_open = [
+                len(await store.tx(admin.open_actions, sync.channel_id))
+                for sync in h.syncs
+            ]
+            polls.clear()
+            await clock.sleep(20.0)
+            return still_open, polls["any"]
+        finally:
+            await h.close()
+
+    still_open, later_polls = run_virtual(main)
+
+    assert still_open == [0, 0, 0, 0]
+    assert 20.0 / ACTIONS_POLL - 1 <= later_polls <= 20.0 / ACTIONS_POLL + 1

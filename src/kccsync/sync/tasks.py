@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -55,15 +54,15 @@ class ChannelSettings:
 
 
 class ActionsInbox:
-    """Which channels have operator actions waiting: one look for every channel.
+    """Which channels have operator actions waiting: one poll for every channel.
 
     The CLI queues actions from another process, so the daemon polls the database.
-    Asking per channel cost one transaction per channel every `ACTIONS_POLL`
-    seconds, most of an idle channel's CPU once there are hundreds of channels
-    (`kccsync bench`, scenario `channels`). One shared query, at most once per
-    `max_age` seconds, names the channels that need their own `open_actions`
-    look; an action is therefore carried out within two polls. A stale answer
-    costs at most one empty `open_actions` query, never a repeated action.
+    Polling per channel cost a wake-up and a transaction per channel every
+    `ACTIONS_POLL` seconds: most of an idle channel's CPU once there are hundreds
+    of channels (`kccsync bench`, scenario `channels`). Here one waiting channel
+    at a time polls for all of them; the others sleep until a poll names them,
+    or until the poller leaves (then one of them takes over). An action is still
+    carried out within one poll interval.
     """
 
     def __init__(
@@ -72,19 +71,37 @@ class ActionsInbox:
         self.store = store
         self.clock = clock
         self.max_age = max_age
-        self._checked = -math.inf
-        self._waiting: frozenset[int] = frozenset()
-        self._lock = asyncio.Lock()
+        self._due: set[int] = set()
+        self._polling = False
+        self._changed = asyncio.Event()
 
-    async def waiting(self, channel_id: int) -> bool:
-        """Whether `channel_id` had open actions at the last look (refreshed if old)."""
-        async with self._lock:  # concurrent callers share one query
-            now = self.clock.monotonic()
-            if now - self._checked >= self.max_age:
-                found = await self.store.tx(admin.channels_with_open_actions)
-                self._waiting = frozenset(found)
-                self._checked = now
-        return channel_id in self._waiting
+    def _notify(self) -> None:
+        # Wake everyone waiting now; later waiters wait on a fresh event.
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait(self, channel_id: int) -> None:
+        """Return once `channel_id` has open actions (they may be gone by then)."""
+        while channel_id not in self._due:
+            if self._polling:
+                await self._changed.wait()
+                continue
+            self._polling = True
+            try:
+                while channel_id not in self._due:
+                    found = await self.store.tx(admin.channels_with_open_actions)
+                    # Only news wakes the sleepers: ids already due (a channel busy
+                    # with its actions, a disabled channel's) wake nobody again.
+                    new = set(found) - self._due
+                    if new:
+                        self._due |= new
+                        self._notify()
+                    if channel_id not in self._due:
+                        await self.clock.sleep(self.max_age)
+            finally:
+                self._polling = False
+                self._notify()
+        self._due.discard(channel_id)
 
 
 class ChannelSync:
@@ -108,6 +125,8 @@ class ChannelSync:
         self.inbox = inbox
         self.channel_id = 0
         self._work = asyncio.Event()  # set when orders may need items or import
+        # Bucket rates at the last save if every bucket was full then (see below).
+        self._saved_full: list[tuple[str, float, float]] | None = None
         self.log = log.bind(channel=settings.name)
 
     def _now(self) -> str:
@@ -138,6 +157,16 @@ class ChannelSync:
         )
 
     async def save_buckets(self) -> None:
+        snaps = self.quotas.snapshots(self.clock.now())
+        rates = [
+            (s.operation, s.restore_seconds, s.ceiling_restore_seconds) for s in snaps
+        ]
+        full = all(s.tokens >= self.quotas[s.operation].burst - 1e-9 for s in snaps)
+        if full and rates == self._saved_full:
+            # Every bucket full, at the rates already saved: the saved rows restore
+            # to exactly this (a full bucket), so an idle channel skips the write.
+            # A bucket that is not full is always saved: its level moves with time.
+            return
         rows = [
             feedback.BucketRow(
                 s.operation,
@@ -146,9 +175,10 @@ class ChannelSync:
                 s.ceiling_restore_seconds,
                 iso_precise(s.saved_at),
             )
-            for s in self.quotas.snapshots(self.clock.now())
+            for s in snaps
         ]
         await self.store.tx(feedback.save_buckets, self.channel_id, rows)
+        self._saved_full = rates if full else None
 
     async def run(self) -> None:
         """Run every loop until cancelled."""
@@ -157,7 +187,7 @@ class ChannelSync:
                 self._every(self.settings.orders_interval, self.sync_orders)
             )
             group.create_task(self.items_loop())
-            group.create_task(self._every(ACTIONS_POLL, self.apply_actions))
+            group.create_task(self._actions_loop())
             group.create_task(self._every(BUCKET_SAVE_INTERVAL, self.save_buckets))
             if self.settings.upload_order_status:
                 group.create_task(
@@ -272,7 +302,10 @@ class ChannelSync:
             )
             for order_id in result.cancelled_after_import:
                 await self._cancelled_after_import(order_id)
-            self._work.set()
+            if result.new or result.updated:
+                # Only a stored change can need items or an import; an empty page
+                # (an idle channel's every pass) must not wake the items loop.
+                self._work.set()
             await self._succeeded(plan.TASK_ORDERS)
             if page.next_token is None:
                 # Every page is committed: only now may the watermark move.
@@ -431,9 +464,27 @@ class ChannelSync:
 
     # -- actions -----------------------------------------------------------------------
 
+    async def _actions_loop(self) -> None:
+        """Poll for actions alone, or sleep until the shared inbox names us."""
+        inbox = self.inbox
+        if inbox is None:
+            await self._every(ACTIONS_POLL, self.apply_actions)
+            return
+
+        async def when_due() -> int:
+            try:
+                await inbox.wait(self.channel_id)
+            except Exception:
+                # The poll failed (the database locked, say): no tight retry loop.
+                await self.clock.sleep(ACTIONS_POLL)
+                raise
+            return await self.apply_actions()
+
+        # No pause between passes: `wait` blocks until the next poll names us.
+        await self._every(0.0, when_due)
+
     async def apply_actions(self) -> int:
-        if self.inbox is not None and not await self.inbox.waiting(self.channel_id):
-            return 0
+        """Carry out every open operator action of this channel."""
         todo = await self.store.tx(admin.open_actions, self.channel_id)
         for action_id, row_id, action in todo:
             result = await self.store.tx(
