@@ -29,7 +29,12 @@ from kccsync.limiter import QuotaSet
 from kccsync.notify import notify, watchdog_interval
 from kccsync.simulator.auth import TOKEN_PATH
 from kccsync.store import Store, admin
-from kccsync.sync.tasks import ActionsInbox, ChannelSettings, ChannelSync
+from kccsync.sync.tasks import (
+    IMPORT_CONCURRENCY,
+    ActionsInbox,
+    ChannelSettings,
+    ChannelSync,
+)
 from kccsync.timeutil import iso
 
 log = structlog.get_logger(__name__)
@@ -142,7 +147,9 @@ async def build(
         store=store or await Store.open(config.system.database),
         marketplaces=dict(marketplaces or {}),
     )
-    inbox = ActionsInbox(store=rt.store, clock=clock)  # one actions poll for all
+    # Shared by every channel: one actions poll, a bound on concurrent imports.
+    inbox = ActionsInbox(store=rt.store, clock=clock)
+    import_slots = asyncio.Semaphore(IMPORT_CONCURRENCY)
     try:
         for cfg in config.channels:
             if not cfg.enabled:
@@ -184,6 +191,7 @@ async def build(
                 quotas=quotas,
                 clock=clock,
                 inbox=inbox,
+                import_slots=import_slots,
             )
             await sync.start()
             market = rt.marketplaces.get(cfg.name)

@@ -36,6 +36,8 @@ log = structlog.get_logger(__name__)
 WATERMARK = "orders_watermark"
 ITEMS_BATCH = 10
 IMPORT_BATCH = 200
+#: Import batches in progress at once across all channels (see `import_ready`).
+IMPORT_CONCURRENCY = 4
 ACTIONS_POLL = 2.0
 BUCKET_SAVE_INTERVAL = 60.0
 
@@ -116,6 +118,7 @@ class ChannelSync:
         quotas: QuotaSet,
         clock: Clock,
         inbox: ActionsInbox | None = None,
+        import_slots: asyncio.Semaphore | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -123,6 +126,7 @@ class ChannelSync:
         self.quotas = quotas
         self.clock = clock
         self.inbox = inbox
+        self.import_slots = import_slots
         self.channel_id = 0
         self._work = asyncio.Event()  # set when orders may need items or import
         # Bucket rates at the last save if every bucket was full then (see below).
@@ -401,19 +405,22 @@ class ChannelSync:
         """Import every order whose data is complete; returns how many were imported."""
         imported = 0
         while True:
-            batch = await self.store.tx(
-                orders.orders_to_import, self.channel_id, IMPORT_BATCH
-            )
-            if not batch:
-                return imported
-            results = await self._import_batch(batch)
-            codes = await self.store.tx(
-                orders.record_results,
-                results,
-                self.settings.so_prefix,
-                self.settings.so_digits,
-                self._now(),
-            )
+            # Shared by every channel: hundreds of channels starting with a backlog
+            # would otherwise each hold a parsed batch at the same moment (peak RSS).
+            async with self.import_slots or contextlib.nullcontext():
+                batch = await self.store.tx(
+                    orders.orders_to_import, self.channel_id, IMPORT_BATCH
+                )
+                if not batch:
+                    return imported
+                results = await self._import_batch(batch)
+                codes = await self.store.tx(
+                    orders.record_results,
+                    results,
+                    self.settings.so_prefix,
+                    self.settings.so_digits,
+                    self._now(),
+                )
             for cand, (_, outcome), code in zip(batch, results, codes, strict=True):
                 if code is not None:
                     imported += 1

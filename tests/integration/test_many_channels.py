@@ -1,7 +1,9 @@
-"""Operator actions reach every channel through one shared database poll.
+"""What the channels of one daemon share: one actions poll, a bound on imports.
 
-Polling per channel cost one transaction per channel every two seconds, most of
-an idle channel's CPU with hundreds of channels (`kccsync bench`, `channels`).
+Polling per channel cost a wake-up and a transaction per channel every two
+seconds, most of an idle channel's CPU with hundreds of channels; and hundreds of
+channels starting with a backlog all held a parsed import batch at the same
+moment (`kccsync bench`, scenario `channels`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import pytest
 
 from kccsync.bench_scenarios import backlog_settings
 from kccsync.clock import LoopClock, run_virtual
+from kccsync.importer import SalesOrderDraft
 from kccsync.scenario import Harness, simulator_config
-from kccsync.store import admin
-from kccsync.sync.tasks import ACTIONS_POLL
+from kccsync.store import admin, orders
+from kccsync.sync.tasks import ACTIONS_POLL, IMPORT_CONCURRENCY, ChannelSync
 from kccsync.timeutil import iso
 
 
@@ -116,3 +119,45 @@ def test_every_channel_gets_its_actions_and_someone_keeps_polling(
 
     assert still_open == [0, 0, 0, 0]
     assert 20.0 / ACTIONS_POLL - 1 <= later_polls <= 20.0 / ACTIONS_POLL + 1
+
+
+def test_import_batches_in_progress_are_bounded_across_channels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight channels with a backlog each: never more than the shared bound
+    import at once, yet more than one does (the bound is shared, not serial)."""
+    in_flight = peak = 0
+    import_batch = ChannelSync._import_batch
+
+    async def counted(
+        self: ChannelSync, batch: list[orders.ImportCandidate]
+    ) -> list[tuple[int, SalesOrderDraft | str]]:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            return await import_batch(self, batch)
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setattr(ChannelSync, "_import_batch", counted)
+
+    async def main() -> int:
+        clock = LoopClock()
+        config = simulator_config(
+            tmp_path / "kccsync.db", channels=8, settings=backlog_settings(15, 7)
+        )
+        h = await Harness.start(config, clock=clock)
+        try:
+            await h.run_until_settled()
+            imported = 0
+            for sync in h.syncs:
+                imported += (await h.states(sync)).get("imported", 0)
+            return imported
+        finally:
+            await h.close()
+
+    imported = run_virtual(main)
+
+    assert imported > 8 * 10
+    assert 1 < peak <= IMPORT_CONCURRENCY
