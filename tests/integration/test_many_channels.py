@@ -124,8 +124,7 @@ def test_every_channel_gets_its_actions_and_someone_keeps_polling(
 def test_import_batches_in_progress_are_bounded_across_channels(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Eight channels with a backlog each: never more than the shared bound
-    import at once, yet more than one does (the bound is shared, not serial)."""
+    """Never more than the shared bound import at once, yet more than one does."""
     in_flight = peak = 0
     import_batch = ChannelSync._import_batch
 

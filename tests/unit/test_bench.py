@@ -154,8 +154,7 @@ def test_bad_bench_arguments_exit_2(argv: list[str]) -> None:
 
 
 def test_marketplace_records_when_an_order_was_paid() -> None:
-    """`paid_s` is when an order became visible to kccsync (it never asks for
-    Pending): set by the generator's payment and by a scripted status change."""
+    """`paid_s` (when kccsync can first see an order) is set on payment."""
     market = Marketplace(
         clock=FakeClock(),
         settings=SimulatorSettings(backlog_orders=200, orders_per_hour=0),
