@@ -47,6 +47,10 @@ RDT_PATH = "/tokens/2021-03-01/restrictedDataToken"
 ORDER_STATUSES = "Unshipped,PartiallyShipped,Shipped,Canceled"
 PAGE_SIZE = 100
 RDT_MARGIN = 60.0
+#: The personal data elements a Restricted Data Token is asked for.
+PII = ("buyerInfo", "shippingAddress")
+#: (path, data elements) of a request that wants a Restricted Data Token.
+Restricted = tuple[str, tuple[str, ...]]
 
 
 class _NotJson(TransientError):
@@ -106,15 +110,21 @@ class AmazonChannel:
         path: str,
         query: str,
         body: Mapping[str, Any] | None,
-        token: str | None,
+        restricted: Restricted | None,
     ) -> httpx.Response:
-        """One quota-paced request; 429s are absorbed here until they persist."""
+        """One quota-paced request; 429s are absorbed here until they persist.
+
+        `restricted` (path, data elements) asks for a Restricted Data Token. It is
+        taken *after* the quota token: a wait behind a slowed bucket can outlast a
+        cached RDT, and one fetched before the wait would arrive expired.
+        """
         limiter = self._quotas[operation]
         refreshed = False
         throttles = 0
         while True:
             await limiter.acquire()
-            access = token or await self._auth.access_token()
+            rdt = await self._restricted_token(*restricted) if restricted else None
+            access = rdt or await self._auth.access_token()
             url = path + (f"?{query}" if query else "")
             try:
                 resp = await self._http.request(
@@ -138,10 +148,13 @@ class AmazonChannel:
                         "Request is throttled", rate_limit=_rate_header(resp)
                     )
                 continue
-            if status in {401, 403} and not refreshed and token is None:
-                # An access token can die early (revoked, clock skew): renew once.
+            if status in {401, 403} and not refreshed:
+                # A token can die early (revoked, clock skew): renew it once.
                 refreshed = True
-                self._auth.invalidate()
+                if rdt is not None and restricted is not None:
+                    self._rdt.pop(restricted[0], None)
+                else:
+                    self._auth.invalidate()
                 continue
             if status < 400:
                 limiter.on_success(_rate_header(resp))
@@ -189,11 +202,11 @@ class AmazonChannel:
         path: str,
         query: str = "",
         body: Mapping[str, Any] | None = None,
-        token: str | None = None,
+        restricted: Restricted | None = None,
     ) -> httpx.Response:
         """`_once`, retried on transient faults."""
         return await self._retried(
-            lambda: self._once(operation, method, path, query, body, token)
+            lambda: self._once(operation, method, path, query, body, restricted)
         )
 
     async def _json(
@@ -203,13 +216,13 @@ class AmazonChannel:
         path: str,
         query: str = "",
         body: Mapping[str, Any] | None = None,
-        token: str | None = None,
+        restricted: Restricted | None = None,
     ) -> object:
         """The decoded JSON answer. A body cut short (a dropped connection, a proxy)
         is retried like a 5xx; only when every attempt fails is it malformed."""
 
         async def once() -> object:
-            resp = await self._once(operation, method, path, query, body, token)
+            resp = await self._once(operation, method, path, query, body, restricted)
             try:
                 return resp.json()
             except ValueError:
@@ -220,7 +233,9 @@ class AmazonChannel:
         except _NotJson as exc:
             raise MalformedResponseError(str(exc)) from None
 
-    async def _restricted_token(self, path: str, elements: list[str]) -> str | None:
+    async def _restricted_token(
+        self, path: str, elements: tuple[str, ...]
+    ) -> str | None:
         """A Restricted Data Token for `path`, cached until near its expiry."""
         if not self._restricted:
             return None
@@ -230,7 +245,7 @@ class AmazonChannel:
             return cached[0]
         body = {
             "restrictedResources": [
-                {"method": "GET", "path": path, "dataElements": elements}
+                {"method": "GET", "path": path, "dataElements": list(elements)}
             ]
         }
         data = await self._json("restricted_data_token", "POST", RDT_PATH, body=body)
@@ -265,10 +280,9 @@ class AmazonChannel:
             params.append(("NextToken", next_token))
         # Encode every value exactly once: NextToken carries '+', '/' and '='.
         query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params)
-        rdt = await self._restricted_token(
-            ORDERS_PATH, ["buyerInfo", "shippingAddress"]
+        body = await self._json(
+            "orders", "GET", ORDERS_PATH, query, restricted=(ORDERS_PATH, PII)
         )
-        body = await self._json("orders", "GET", ORDERS_PATH, query, token=rdt)
         page = parse.parse_orders_page(body, fallback_update=updated_before)
         if page.updated_before is None:
             page = OrdersPage(page.orders, page.next_token, updated_before)
@@ -276,8 +290,7 @@ class AmazonChannel:
 
     async def get_order(self, order_id: str) -> ChannelOrder:
         path = f"{ORDERS_PATH}/{quote(order_id, safe='')}"
-        rdt = await self._restricted_token(path, ["buyerInfo", "shippingAddress"])
-        body = await self._json("order", "GET", path, token=rdt)
+        body = await self._json("order", "GET", path, restricted=(path, PII))
         return parse.lenient_order(parse.payload(body), self._clock.now())
 
     async def list_items(self, order_id: str) -> tuple[ChannelOrderItem, ...]:
