@@ -121,7 +121,12 @@ async def issue_order(
     try:
         row_id = await _resolve(store, ref)
         detail = await store.tx(admin.order_detail, row_id)
-        hold = not config.channel(detail["channel"]).upload_order_status
+        try:
+            hold = not config.channel(detail["channel"]).upload_order_status
+        except KeyError:
+            raise OperationError(
+                f"{ref}: channel {detail['channel']} is not in the config file"
+            ) from None
         try:
             return await store.tx(
                 admin.issue_order,

@@ -614,3 +614,18 @@ class TestAdminCommands:
         assert code == 1
         assert out == ""
         assert "not imported" in err
+
+    def test_issue_on_a_channel_gone_from_the_config_fails_clearly(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        config = write(tmp_path, SYSTEM + sim().replace('"demo"', '"renamed"'))
+        seed(tmp_path / "kcc.db")
+
+        code, out, err = run(
+            capsys,
+            *("--config", str(config), "orders", "issue", ORDER_ID),
+            *("--carrier", "Royal Mail", "--tracking", "RM123"),
+        )
+
+        assert (code, out) == (1, "")
+        assert "channel demo is not in the config file" in err
