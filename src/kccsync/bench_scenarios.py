@@ -29,9 +29,9 @@ from kccsync.bench import (
 )
 from kccsync.channels.amazon.client import ORDER_STATUSES
 from kccsync.clock import LoopClock, cpu_seconds, run_virtual
-from kccsync.config import Quota, Quotas, SimulatorSettings
+from kccsync.config import Quota, Quotas
 from kccsync.daemon import simulator_quotas
-from kccsync.scenario import Harness, simulator_config
+from kccsync.scenario import Harness, backlog_settings, simulator_config
 from kccsync.simulator import Marketplace, Operation
 from kccsync.store import admin, feedback, orders
 from kccsync.sync.plan import DATA_LAG, SKEW_MARGIN
@@ -199,22 +199,6 @@ async def _drain_result(
 
 
 # -- scenarios ---------------------------------------------------------------------
-
-
-def backlog_settings(
-    orders: int, seed: int, *, competing_share: float = 0.0
-) -> SimulatorSettings:
-    """A realistic backlog: multi-page items, FBA, unknown SKUs, bad addresses."""
-    return SimulatorSettings(
-        seed=seed,
-        backlog_orders=orders,
-        orders_per_hour=0,
-        fba_share=0.2,
-        unknown_sku_share=0.05,
-        bad_address_share=0.02,
-        multi_page_items_share=0.03,
-        competing_share=competing_share,
-    )
 
 
 def _drain(scenario: str, orders: int, seed: int, share: float = 0.0) -> DrainResult:

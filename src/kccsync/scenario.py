@@ -63,6 +63,23 @@ def simulator_config(
     )
 
 
+def backlog_settings(
+    orders: int, seed: int, *, competing_share: float = 0.0
+) -> SimulatorSettings:
+    """A realistic backlog: multi-page items, 20% FBA, 5% unknown SKUs, 2% bad
+    addresses; no new arrivals, so the final store is a fixed target."""
+    return SimulatorSettings(
+        seed=seed,
+        backlog_orders=orders,
+        orders_per_hour=0,
+        fba_share=0.2,
+        unknown_sku_share=0.05,
+        bad_address_share=0.02,
+        multi_page_items_share=0.03,
+        competing_share=competing_share,
+    )
+
+
 @dataclass
 class Harness:
     """A built runtime with its simulated marketplaces, runnable in slices."""

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from kccsync.bench_scenarios import backlog_settings
 from kccsync.clock import LoopClock, run_virtual
 from kccsync.importer import SalesOrderDraft
-from kccsync.scenario import Harness, simulator_config
+from kccsync.scenario import Harness, backlog_settings, simulator_config
 from kccsync.store import admin, orders
 from kccsync.sync.tasks import ACTIONS_POLL, IMPORT_CONCURRENCY, ChannelSync
 from kccsync.timeutil import iso

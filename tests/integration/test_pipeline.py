@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from kccsync.clock import LoopClock, run_virtual
-from kccsync.config import SimulatorSettings
-from kccsync.scenario import Harness, simulator_config
+from kccsync.scenario import Harness, backlog_settings, simulator_config
 from kccsync.simulator import Operation
 from kccsync.simulator.generator import SimOrder
 from kccsync.store import admin
@@ -25,20 +24,6 @@ BACKLOG = 2000
 ITEMS_BURST, ITEMS_RESTORE = 30, 2.0
 #: What the daemon asks for (DESIGN.md §2); Canceled is kept as `cancelled`.
 KEPT_STATUSES = {"Unshipped", "PartiallyShipped", "Shipped", "Canceled"}
-
-
-def backlog_settings(orders: int = BACKLOG, seed: int = 11) -> SimulatorSettings:
-    """The issue's backlog: multi-page items, 20% FBA, 5% unknown SKUs, 2% bad
-    addresses; no new arrivals, so the final store is a fixed target."""
-    return SimulatorSettings(
-        seed=seed,
-        backlog_orders=orders,
-        orders_per_hour=0,
-        fba_share=0.2,
-        unknown_sku_share=0.05,
-        bad_address_share=0.02,
-        multi_page_items_share=0.03,
-    )
 
 
 @dataclass(frozen=True)
@@ -86,7 +71,7 @@ def run_backlog(db: Path, *, restarts: int = 0, seed: int = 5) -> Outcome:
     async def main() -> Outcome:
         clock = LoopClock()
         h = await Harness.start(
-            simulator_config(db, settings=backlog_settings()), clock=clock
+            simulator_config(db, settings=backlog_settings(BACKLOG, 11)), clock=clock
         )
         try:
             moments = sorted(
@@ -205,7 +190,7 @@ def test_status_only_updates_cost_no_item_request_and_cancellation_is_flagged(
     async def main() -> None:
         clock = LoopClock()
         cfg = simulator_config(
-            tmp_path / "kccsync.db", settings=backlog_settings(orders=60, seed=3)
+            tmp_path / "kccsync.db", settings=backlog_settings(60, 3)
         )
         h = await Harness.start(cfg, clock=clock)
         try:
@@ -250,7 +235,7 @@ def test_persistent_throttling_is_notified_and_resolves_by_itself(
     async def main() -> None:
         clock = LoopClock()
         cfg = simulator_config(
-            tmp_path / "kccsync.db", settings=backlog_settings(orders=800, seed=4)
+            tmp_path / "kccsync.db", settings=backlog_settings(800, 4)
         )
         h = await Harness.start(cfg, clock=clock)
         market = h.market()
